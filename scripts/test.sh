@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Everything CI runs: unit tests of utils, every notebook under nbval (quick
+# mode), and the site build with its checks. Run it as `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f .venv/.installed ] || bash scripts/setup.sh
+export BOOK_MODE=quick BOOK_PROGRESS=off MPLBACKEND=Agg
+started=$(date +%s)
+.venv/bin/python -m pytest tests book "$@"
+echo "All checks finished in $(( $(date +%s) - started )) s."

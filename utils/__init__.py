@@ -1,0 +1,1 @@
+"""Helpers the book's chapters import: data, models, losses, training, metrics, plots."""
