@@ -90,8 +90,12 @@ def main() -> None:
         print(f"Running {notebook.name} in {mode} mode...", flush=True)
         times[notebook.name] = round(execute(notebook, options.timeout), 1)
         print(f"  done in {times[notebook.name]:.0f} s", flush=True)
-    record = {**environment(settings()), "chapters": times}
+    # Keep the times of chapters that this call did not run (``--only``).
     times_path = ROOT / "_build" / f"chapter-times-{mode}.json"
+    known = {}
+    if times_path.is_file():
+        known = json.loads(times_path.read_text())["chapters"]
+    record = {**environment(settings()), "chapters": {**known, **times}}
     times_path.parent.mkdir(exist_ok=True)
     times_path.write_text(json.dumps(record, indent=1))
     if not options.no_site:

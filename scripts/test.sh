@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f .venv/.installed ] || bash scripts/setup.sh
+bash scripts/install_system_deps.sh  # Chromium for the browser test of the site
 export BOOK_MODE=quick BOOK_PROGRESS=off MPLBACKEND=Agg
 started=$(date +%s)
 .venv/bin/python -m pytest tests book "$@"

@@ -1,11 +1,10 @@
 """The site builds from the stored outputs, with warnings as errors."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from site_fixture import built_site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,13 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
     """Build the site once (no execution) and return the folder of its HTML."""
-    output = tmp_path_factory.mktemp("site")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--path-output", str(output),
-         "-W", "-n", "--keep-going"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return output / "_build" / "html"
+    return built_site(tmp_path_factory)
 
 
 def toc_files():

@@ -1,1 +1,1 @@
-"""Helpers the book's chapters import: data, models, losses, training, metrics, plots."""
+"""The helpers the chapters import: data, models, losses, training, metrics, plots."""

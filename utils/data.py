@@ -43,7 +43,8 @@ class ImageSet:
     def __post_init__(self) -> None:
         if self.images.dim() != 4 or tuple(self.images.shape[1:]) != (3, 32, 32):
             raise ValueError(
-                f"images must have shape (N, 3, 32, 32), got {tuple(self.images.shape)}."
+                "images must have shape (N, 3, 32, 32), "
+                f"got {tuple(self.images.shape)}."
             )
         if self.images.shape[0] != self.labels.shape[0]:
             raise ValueError(
@@ -124,7 +125,8 @@ def _decode_jpegs(encoded: list[bytes]) -> torch.Tensor:
 
         with warnings.catch_warnings():  # deprecated in torchvision 0.29, still fast
             warnings.simplefilter("ignore", DeprecationWarning)
-            raw = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in encoded]
+            raw = [torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                   for data in encoded]
             return torch.stack(decode_jpeg(raw, mode=ImageReadMode.RGB))
     except (ImportError, RuntimeError, TypeError):
         import numpy as np
@@ -155,7 +157,8 @@ def _read_cache(path: Path) -> dict[str, ImageSet] | None:
     try:
         stored = torch.load(path, weights_only=True)
         sets = {
-            split: ImageSet(stored[f"{split}_images"], stored[f"{split}_labels"], CLASSES)
+            split: ImageSet(stored[f"{split}_images"], stored[f"{split}_labels"],
+                            CLASSES)
             for split in ("train", "test")
         }
     except Exception:  # a damaged cache is rebuilt, never trusted
@@ -165,7 +168,8 @@ def _read_cache(path: Path) -> dict[str, ImageSet] | None:
     return sets
 
 
-def load_cifar10(source: str = "archive", archive: Path = ARCHIVE) -> dict[str, ImageSet]:
+def load_cifar10(source: str = "archive",
+                 archive: Path = ARCHIVE) -> dict[str, ImageSet]:
     """Return ``{"train": ImageSet, "test": ImageSet}`` with all of CIFAR-10.
 
     Args:
@@ -284,7 +288,7 @@ def task_data(
     class_names: tuple[str, ...], train_per_class: int, test_per_class: int,
     seed: int = 0, device: torch.device | str = "cpu",
 ) -> tuple[ImageSet, ImageSet]:
-    """Return (train, test) sets of ``class_names``, relabelled, subset and on device."""
+    """Return (train, test) of ``class_names``: relabelled, subset, on ``device``."""
     sets = load_cifar10()
     train = stratified_subset(select_classes(sets["train"], class_names),
                               train_per_class, seed)

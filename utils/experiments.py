@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -76,16 +76,21 @@ def pretrained_model(settings: Settings, device, width: int | None = None,
     checkpoint, record_path = cache_dir() / f"{name}.pt", cache_dir() / f"{name}.json"
     model = SmallResNet(len(PRETRAIN_CLASSES), width).to(device)
     if checkpoint.is_file() and record_path.is_file():
-        load_checkpoint(model, checkpoint)
-        record = json.loads(record_path.read_text())
-        if verbose:
-            print(f"Loaded the pretrained model from {checkpoint} "
-                  f"(test accuracy {record['test_accuracy']:.2%} on classes 0-4).")
-        return model, record
+        try:
+            load_checkpoint(model, checkpoint)
+            record = json.loads(record_path.read_text())
+        except (RuntimeError, ValueError) as error:  # damaged: train it again
+            print(f"Pretraining again: {error}")
+        else:
+            if verbose:
+                print(f"Loaded the pretrained model from {checkpoint} "
+                      f"(test accuracy {record['test_accuracy']:.2%} on classes 0-4).")
+            return model, record
     train, test = pretrain_data(settings, device)
     seed_everything(0)
     model = SmallResNet(len(PRETRAIN_CLASSES), width).to(device)
-    config = TrainConfig(epochs=settings.pretrain_epochs, batch_size=settings.batch_size,
+    config = TrainConfig(epochs=settings.pretrain_epochs,
+                         batch_size=settings.batch_size,
                          learning_rate=PRETRAIN_LEARNING_RATE)
     history = fit(model, CrossEntropyLoss(), train, test, config, label="pretrain",
                   verbose=verbose)
@@ -146,13 +151,417 @@ def finetune(
     }
 
 
-def save_results(name: str, records: list[dict], settings: Settings) -> Path:
-    """Write the JSON-friendly part of ``records`` to ``results/<name>-<mode>.json``."""
-    keep = [{key: value for key, value in record.items()
-             if key not in ("model", "logits")} for record in records]
-    folder = Path(os.environ.get("BOOK_RESULTS_DIR", cache_dir() / "results"))
-    path = folder / f"{name}-{settings.mode}.json"
+def _json_ready(record: dict) -> dict:
+    """Drop what JSON cannot hold (the model, the logits) from a record."""
+    return {key: value for key, value in record.items()
+            if key not in ("model", "logits")}
+
+
+def cached(name: str, settings: Settings, compute: Callable[[], list[dict]],
+           refresh: bool = False) -> list[dict]:
+    """Return the records of experiment ``name`` for this mode, computing them once.
+
+    The records (with their test logits, without the models) are kept in
+    ``<cache>/results/<name>-<mode>.pt``, and a JSON summary with the mode,
+    hardware and versions beside it. A change of settings recomputes them.
+
+    Args:
+        name: a file-friendly name of the experiment, e.g. ``"losses"``.
+        settings: the run mode's sizes; part of the cache key.
+        compute: runs the experiment and returns a list of records (dicts).
+        refresh: recompute even when saved records exist.
+    """
+    folder = cache_dir() / "results"
+    path = folder / f"{name}-{settings.mode}.pt"
+    summary = path.with_suffix(".json")
+    key = repr(settings)
+    if path.is_file() and not refresh:
+        try:
+            stored = torch.load(path, weights_only=True)
+            if stored["settings"] == key:
+                return stored["records"]
+        except Exception:  # an unreadable result file is recomputed, not trusted
+            pass
+    records = compute()
+    kept = [{key_: value for key_, value in record.items() if key_ != "model"}
+            for record in records]
     with atomic_write(path) as temporary:
+        torch.save({"settings": key, "records": kept}, temporary)
+    with atomic_write(summary) as temporary:
         temporary.write_text(json.dumps(
-            {"environment": environment(settings), "records": keep}, indent=1))
-    return path
+            {"environment": environment(settings), "settings": key,
+             "records": [_json_ready(record) for record in records]}, indent=1))
+    return kept
+
+
+def loss_functions() -> dict[str, nn.Module]:
+    """Return the losses chapter 4 compares, by name (all take logits and labels)."""
+    from utils import losses
+
+    return {
+        "cross-entropy": losses.CrossEntropyLoss(),
+        "MSE on probabilities": losses.MSEOnProbabilitiesLoss(),
+        "one-vs-rest BCE": losses.OneVsRestBCELoss(),
+        "label smoothing 0.1": losses.CrossEntropyLoss(label_smoothing=0.1),
+        "focal (gamma 2)": losses.FocalLoss(gamma=2.0),
+        "distillation (T 4)": losses.DistillationLoss(temperature=4.0, alpha=0.5),
+    }
+
+
+def compare_losses(settings: Settings, device, verbose: bool = True) -> list[dict]:
+    """Fine-tune the pretrained model with every loss, for every seed of the mode.
+
+    Distillation learns from a teacher fine-tuned with cross-entropy for three
+    times as many epochs from the same pretrained weights. Results are cached.
+
+    Returns:
+        One record per (loss, seed), with metrics, history and test logits.
+    """
+    def compute() -> list[dict]:
+        pretrained, _ = pretrained_model(settings, device, verbose=verbose)
+        train, test = finetune_data(settings, device)
+        teacher = finetune(CrossEntropyLoss(), pretrained, train, test, settings,
+                           epochs=3 * settings.finetune_epochs, label="teacher",
+                           verbose=verbose)
+        records = [{**teacher, "loss": "teacher (cross-entropy, 3x epochs)"}]
+        for seed in settings.seeds:
+            for name, loss_fn in loss_functions().items():
+                distills = name.startswith("distillation")
+                record = finetune(
+                    loss_fn, pretrained, train, test, settings, seed=seed,
+                    teacher=teacher["model"] if distills else None,
+                    label=f"{name} / seed {seed}", verbose=verbose)
+                records.append({**record, "loss": name})
+        return records
+
+    return cached("losses", settings, compute)
+
+
+def compare_strategies(settings: Settings, device, verbose: bool = True) -> list[dict]:
+    """Linear probing, full fine-tuning and training from scratch, with cross-entropy.
+
+    Returns:
+        One record per (strategy, seed), cached like :func:`compare_losses`.
+    """
+    def compute() -> list[dict]:
+        pretrained, _ = pretrained_model(settings, device, verbose=verbose)
+        train, test = finetune_data(settings, device)
+        return [
+            finetune(CrossEntropyLoss(), pretrained, train, test, settings,
+                     strategy=strategy, seed=seed, label=f"{strategy} / seed {seed}",
+                     verbose=verbose)
+            for seed in settings.seeds for strategy in STRATEGIES
+        ]
+
+    return cached("strategies", settings, compute)
+
+
+# Chapter 5: the levers of fine-tuning, each one a measured experiment. --------
+# Each lever fine-tunes with cross-entropy from the same pretrained weights and
+# seeds as chapter 4, and reuses chapter 4's runs where they are the same run.
+
+LEVER_STRATEGIES = ("full", "scratch")
+
+
+def strategy_learning_rate(strategy: str) -> float:
+    """Return the peak learning rate :func:`finetune` uses for ``strategy``."""
+    rates = {"full": FINETUNE_LEARNING_RATE, "linear": PROBE_LEARNING_RATE,
+             "scratch": PRETRAIN_LEARNING_RATE}
+    if strategy not in rates:
+        raise ValueError(f"strategy={strategy!r}; use one of {tuple(rates)}.")
+    return rates[strategy]
+
+
+def backbone_change(model: SmallResNet, pretrained: SmallResNet) -> float:
+    """Return how far the backbone's weights moved: ``|w - w0| / |w0|`` (L2, all)."""
+    moved = start = 0.0
+    before = dict(pretrained.backbone.named_parameters())
+    for name, weight in model.backbone.named_parameters():
+        origin = before[name].detach().float()
+        moved += (weight.detach().float() - origin).pow(2).sum().item()
+        start += origin.pow(2).sum().item()
+    return (moved / start) ** 0.5
+
+
+def finetune_final_only(
+    loss_fn: nn.Module, pretrained: SmallResNet, train: ImageSet, test: ImageSet,
+    settings: Settings, epochs: int, strategy: str = "full", seed: int = 0,
+    label: str = "finetune", verbose: bool = False,
+) -> dict:
+    """Like :func:`finetune`, but measure the test set once, after the last epoch.
+
+    Runs of hundreds of short epochs (a tiny training set) would otherwise spend
+    most of their time evaluating. Returns a record like :func:`finetune`'s.
+    """
+    model = prepare_model(strategy, pretrained, seed)
+    config = TrainConfig(epochs=epochs, batch_size=settings.batch_size,
+                         learning_rate=strategy_learning_rate(strategy), seed=seed)
+    history = fit(model, loss_fn, train, None, config, label=label, verbose=verbose)
+    logits = predict_logits(model, test).cpu()
+    return {
+        "label": label, "strategy": strategy, "seed": seed, "model": model,
+        "history": history.to_dict(), "logits": logits,
+        **summarize(logits, test.labels),
+    }
+
+
+class EvaluationRecorder(nn.Module):
+    """Wrap a model and keep the logits of every evaluation pass through it.
+
+    :func:`fit` reports test accuracy after each epoch; this keeps the logits it
+    computed on the way, so the test loss per epoch costs nothing extra.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.evaluated: list[torch.Tensor] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = self.model(images)
+        if not self.training:
+            self.evaluated.append(logits.detach().float().cpu())
+        return logits
+
+    def per_epoch(self, test: ImageSet) -> list[torch.Tensor]:
+        """Return the test logits of each evaluation pass, in order."""
+        logits = torch.cat(self.evaluated)
+        if len(logits) % len(test):
+            raise RuntimeError(f"Kept {len(logits)} logits, not a multiple of the "
+                               f"{len(test)} test images; evaluate only on `test`.")
+        return list(logits.split(len(test)))
+
+
+def finetune_with_test_loss(
+    loss_fn: nn.Module, pretrained: SmallResNet, train: ImageSet, test: ImageSet,
+    settings: Settings, epochs: int, seed: int = 0, label: str = "finetune",
+    verbose: bool = False,
+) -> dict:
+    """Fine-tune the whole model; add the test NLL (nats) to every epoch's record.
+
+    Returns:
+        A record like :func:`finetune`'s, whose history epochs also hold
+        ``test_nll``.
+    """
+    from utils.metrics import negative_log_likelihood
+
+    recorder = EvaluationRecorder(prepare_model("full", pretrained, seed))
+    config = TrainConfig(epochs=epochs, batch_size=settings.batch_size,
+                         learning_rate=FINETUNE_LEARNING_RATE, seed=seed)
+    history = fit(recorder, loss_fn, train, test, config, label=label, verbose=verbose)
+    for record, logits in zip(history.epochs, recorder.per_epoch(test)):
+        record["test_nll"] = negative_log_likelihood(logits, test.labels)
+    logits = predict_logits(recorder.model, test).cpu()
+    return {
+        "label": label, "strategy": "full", "seed": seed, "model": recorder.model,
+        "history": history.to_dict(), "logits": logits,
+        **summarize(logits, test.labels),
+    }
+
+
+def lp_then_finetune(
+    loss_fn: nn.Module, pretrained: SmallResNet, train: ImageSet, test: ImageSet,
+    settings: Settings, seed: int = 0, epochs: int | None = None,
+    probe_epochs: int | None = None, label: str = "LP-FT", verbose: bool = True,
+) -> dict:
+    """Linear probing, then fine-tuning of the whole model from the probed head.
+
+    Args:
+        epochs: both phases together (default ``settings.finetune_epochs``), so
+            the budget equals plain fine-tuning's.
+        probe_epochs: epochs of the first phase, backbone frozen (default: half).
+
+    Returns:
+        A record like :func:`finetune`'s, plus ``probe_accuracy`` (test accuracy
+        after the first phase) and ``backbone_change``; history epochs hold a
+        ``phase`` (``probe`` or ``fine-tune``).
+    """
+    epochs = epochs or settings.finetune_epochs
+    probe_epochs = max(1, epochs // 2) if probe_epochs is None else probe_epochs
+    if not 0 < probe_epochs < epochs:
+        raise ValueError(f"probe_epochs={probe_epochs} must lie between 1 and "
+                         f"epochs - 1 = {epochs - 1}; raise epochs or lower it.")
+    model = prepare_model("linear", pretrained, seed)
+    phases = [("probe", probe_epochs, PROBE_LEARNING_RATE),
+              ("fine-tune", epochs - probe_epochs, FINETUNE_LEARNING_RATE)]
+    records: list[dict] = []
+    for phase, phase_epochs, rate in phases:
+        set_backbone_trainable(model, phase == "fine-tune")
+        config = TrainConfig(epochs=phase_epochs, batch_size=settings.batch_size,
+                             learning_rate=rate, seed=seed)
+        history = fit(model, loss_fn, train, test, config, label=f"{label} ({phase})",
+                      verbose=verbose)
+        records += [{**record, "epoch": len(records) + record["epoch"], "phase": phase}
+                    for record in history.epochs]
+    logits = predict_logits(model, test).cpu()
+    return {
+        "label": label, "strategy": "LP-FT", "seed": seed, "model": model,
+        "history": {"epochs": records, "device": history.device}, "logits": logits,
+        "probe_accuracy": records[probe_epochs - 1]["test_accuracy"],
+        "backbone_change": backbone_change(model, pretrained),
+        **summarize(logits, test.labels),
+    }
+
+
+def seed_noise(settings: Settings, device, num_seeds: int = 3,
+               verbose: bool = False) -> list[dict]:
+    """Plain fine-tuning with cross-entropy, repeated for seeds 0 to num_seeds - 1.
+
+    Seeds that chapter 4 already ran (:func:`compare_strategies`) are reused.
+
+    Returns:
+        One record per seed; their spread is the noise floor of one run.
+    """
+    known = [record for record in compare_strategies(settings, device, verbose)
+             if record["strategy"] == "full"]
+    missing = [seed for seed in range(num_seeds)
+               if seed not in {record["seed"] for record in known}]
+
+    def compute() -> list[dict]:
+        pretrained, _ = pretrained_model(settings, device, verbose=verbose)
+        train, test = finetune_data(settings, device)
+        return [finetune(CrossEntropyLoss(), pretrained, train, test, settings,
+                         seed=seed, label=f"full / seed {seed}", verbose=verbose)
+                for seed in missing]
+
+    extra = cached(f"lever-noise-{num_seeds}", settings, compute) if missing else []
+    return sorted(known + extra, key=lambda record: record["seed"])[:num_seeds]
+
+
+def _strategy_records(settings: Settings, device, verbose: bool) -> list[dict]:
+    """Chapter 4's fine-tuned and scratch runs, at the mode's width and data."""
+    return [record for record in compare_strategies(settings, device, verbose)
+            if record["strategy"] in LEVER_STRATEGIES]
+
+
+def width_lever(settings: Settings, device, widths: tuple[int, ...],
+                verbose: bool = False) -> list[dict]:
+    """Pretrain and fine-tune (and train from scratch) at every width.
+
+    Returns:
+        One record per (width, strategy, seed) with ``width``, ``parameters``
+        (of the fine-tuning model) and ``pretrain_accuracy`` added.
+    """
+    from utils.models import count_parameters
+
+    def compute() -> list[dict]:
+        records = []
+        train, test = finetune_data(settings, device)
+        for width in widths:
+            pretrained, pretrain_record = pretrained_model(settings, device, width,
+                                                           verbose=verbose)
+            if width == settings.width:
+                runs = _strategy_records(settings, device, verbose)
+            else:
+                runs = [finetune(CrossEntropyLoss(), pretrained, train, test, settings,
+                                 strategy=strategy, seed=seed, verbose=verbose,
+                                 label=f"width {width} / {strategy} / seed {seed}")
+                        for seed in settings.seeds for strategy in LEVER_STRATEGIES]
+            parameters = count_parameters(SmallResNet(len(FINETUNE_CLASSES), width))
+            records += [{**run, "width": width, "parameters": parameters,
+                         "pretrain_accuracy": pretrain_record["test_accuracy"]}
+                        for run in runs]
+        return records
+
+    name = "lever-width-" + "-".join(str(width) for width in widths)
+    return cached(name, settings, compute)
+
+
+def data_lever(settings: Settings, device, fractions: tuple[float, ...],
+               verbose: bool = False) -> list[dict]:
+    """Fine-tune and train from scratch on a fraction of the fine-tuning images.
+
+    Every run takes the same number of optimiser steps as a run on all the
+    images, so only the number of distinct images differs. The smaller sets
+    are subsets of the larger ones (same seed); a fraction of 1 reuses
+    chapter 4's runs.
+
+    Returns:
+        One record per (fraction, strategy, seed) with ``fraction``,
+        ``per_class`` and ``epochs`` added.
+    """
+    full_images = len(FINETUNE_CLASSES) * settings.finetune_per_class
+    steps = settings.finetune_epochs * -(-full_images // settings.batch_size)
+
+    def compute() -> list[dict]:
+        pretrained, _ = pretrained_model(settings, device, verbose=verbose)
+        records = []
+        for fraction in fractions:
+            per_class = max(1, round(fraction * settings.finetune_per_class))
+            train, test = finetune_data(settings, device, train_per_class=per_class)
+            epochs = -(-steps // -(-len(train) // settings.batch_size))
+            if per_class == settings.finetune_per_class:
+                runs = _strategy_records(settings, device, verbose)
+            else:
+                runs = [finetune_final_only(
+                    CrossEntropyLoss(), pretrained, train, test, settings, epochs,
+                    strategy=strategy, seed=seed, verbose=verbose,
+                    label=f"{per_class} per class / {strategy} / seed {seed}")
+                    for seed in settings.seeds for strategy in LEVER_STRATEGIES]
+            records += [{**run, "fraction": fraction, "per_class": per_class,
+                         "epochs": epochs} for run in runs]
+        return records
+
+    name = "lever-data-" + "-".join(f"{fraction:g}" for fraction in fractions)
+    return cached(name, settings, compute)
+
+
+def epochs_lever(settings: Settings, device, multiples: tuple[int, ...],
+                 seed: int = 0, verbose: bool = False) -> list[dict]:
+    """Fine-tune for several epoch budgets, each with its own learning-rate schedule.
+
+    Returns:
+        One record per budget with ``multiple`` and ``epochs`` added; every
+        epoch of its history holds train loss and accuracy, test accuracy and
+        test NLL.
+    """
+    def compute() -> list[dict]:
+        pretrained, _ = pretrained_model(settings, device, verbose=verbose)
+        train, test = finetune_data(settings, device)
+        records = []
+        for multiple in multiples:
+            epochs = multiple * settings.finetune_epochs
+            record = finetune_with_test_loss(
+                CrossEntropyLoss(), pretrained, train, test, settings, epochs,
+                seed=seed, label=f"{epochs} epochs / seed {seed}", verbose=verbose)
+            records.append({**record, "multiple": multiple, "epochs": epochs})
+        return records
+
+    name = "lever-epochs-" + "-".join(str(multiple) for multiple in multiples)
+    return cached(f"{name}-seed{seed}", settings, compute)
+
+
+def lpft_lever(settings: Settings, device, verbose: bool = False) -> list[dict]:
+    """Plain fine-tuning against LP-FT, on the same budget, for every seed.
+
+    Returns:
+        Records with ``method`` (``fine-tuning`` or ``LP-FT``) and
+        ``backbone_change``, one per (method, seed).
+    """
+    def compute() -> list[dict]:
+        pretrained, _ = pretrained_model(settings, device, verbose=verbose)
+        train, test = finetune_data(settings, device)
+        records = []
+        for seed in settings.seeds:
+            plain = finetune(CrossEntropyLoss(), pretrained, train, test, settings,
+                             seed=seed, label=f"fine-tuning / seed {seed}",
+                             verbose=verbose)
+            plain["backbone_change"] = backbone_change(plain["model"], pretrained)
+            both = lp_then_finetune(CrossEntropyLoss(), pretrained, train, test,
+                                    settings, seed=seed, verbose=verbose,
+                                    label=f"LP-FT / seed {seed}")
+            records += [{**plain, "method": "fine-tuning"}, {**both, "method": "LP-FT"}]
+        return records
+
+    return cached("lever-lpft", settings, compute)
+
+
+def within_noise(difference: float, seed_spread: float, runs: int = 1) -> bool:
+    """Say whether a difference of two means is within two standard errors.
+
+    Args:
+        difference: the difference of two means of ``runs`` runs each.
+        seed_spread: the standard deviation of one run over seeds.
+        runs: runs (seeds) behind each of the two means.
+    """
+    return abs(difference) <= 2 * seed_spread * (2 / runs) ** 0.5

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 
-def _check(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _check(logits: torch.Tensor,
+           labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     logits, labels = logits.detach().float().cpu(), labels.detach().cpu().long()
     if logits.dim() != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"Expected logits (N, C) and labels (N,), got "
@@ -71,7 +72,8 @@ def confusion_matrix(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     logits, labels = _check(logits, labels)
     num_classes = logits.shape[1]
     flat = labels * num_classes + logits.argmax(1)
-    return torch.bincount(flat, minlength=num_classes ** 2).view(num_classes, num_classes)
+    counts = torch.bincount(flat, minlength=num_classes ** 2)
+    return counts.view(num_classes, num_classes)
 
 
 def summarize(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 The network follows the ResNet-9 layout that trains quickly on CIFAR-10: four
 stages of 3x3 convolutions with batch norm, two residual blocks, a global max
-pool, a fixed scale of 1/8 and one linear head. ``width`` sets the channels of the first stage.
+pool, a fixed scale of 1/8 and one linear head. ``width`` sets the channels of
+the first stage.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import torch
 from torch import nn
 
 
-def conv_block(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
+def conv_block(in_channels: int, out_channels: int,
+               pool: bool = False) -> nn.Sequential:
     """Return a 3x3 convolution, batch norm and ReLU, optionally max-pooled."""
     layers = [
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
@@ -36,7 +38,7 @@ class Residual(nn.Module):
 
 
 class Scale(nn.Module):
-    """Multiply by a fixed factor; keeps the first logits small so training is stable."""
+    """Multiply by a fixed factor: small first logits keep early training stable."""
 
     def __init__(self, factor: float) -> None:
         super().__init__()

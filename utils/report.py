@@ -7,6 +7,8 @@ installed (Colab) it only prints, and the chapter still runs.
 
 from __future__ import annotations
 
+import torch
+
 from utils.config import Settings
 from utils.experiments import environment
 
@@ -30,12 +32,42 @@ def run_banner(settings: Settings) -> str:
             f"torch {env['torch']} | {env['date']}")
 
 
-def results_table(records: list[dict], columns=("accuracy", "nll", "ece")) -> str:
-    """Return records as an aligned text table, one row per record ``label``."""
-    width = max(len(record["label"]) for record in records) + 2
-    header = "run".ljust(width) + "".join(column.rjust(10) for column in columns)
+def results_table(rows: list[dict], columns=("accuracy", "nll", "ece")) -> str:
+    """Return rows as an aligned text table, one line per row ``label``.
+
+    A row with ``<metric>_std`` and more than one run shows ``mean +- std``.
+    """
+    width = max(len(row["label"]) for row in rows) + 2
+    header = "run".ljust(width) + "".join(column.rjust(18) for column in columns)
     lines = [header, "-" * len(header)]
-    for record in records:
-        cells = "".join(f"{record[column]:10.4f}" for column in columns)
-        lines.append(record["label"].ljust(width) + cells)
+    for row in rows:
+        cells = ""
+        for column in columns:
+            text = f"{row[column]:.4f}"
+            if row.get("runs", 1) > 1 and f"{column}_std" in row:
+                text += f" +- {row[column + '_std']:.4f}"
+            cells += text.rjust(18)
+        lines.append(row["label"].ljust(width) + cells)
     return "\n".join(lines)
+
+
+def mean_over_seeds(records: list[dict], group: str,
+                    metrics=("accuracy", "nll", "ece")) -> list[dict]:
+    """Average ``metrics`` over the records that share ``record[group]``.
+
+    Returns:
+        One row per group, in first-seen order, with ``label``, ``runs``, each
+        metric's mean and its standard deviation (``<metric>_std``, 0 for one run).
+    """
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        groups.setdefault(record[group], []).append(record)
+    rows = []
+    for name, members in groups.items():
+        row = {"label": name, "runs": len(members)}
+        for metric in metrics:
+            values = torch.tensor([member[metric] for member in members])
+            row[metric] = values.mean().item()
+            row[f"{metric}_std"] = values.std().item() if len(values) > 1 else 0.0
+        rows.append(row)
+    return rows

@@ -86,7 +86,8 @@ def learning_rate_at(step: int, total_steps: int, peak: float, warmup: float) ->
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, data: ImageSet, batch_size: int = 1000, mixed_precision: bool = True
+    model: nn.Module, data: ImageSet, batch_size: int = 1000,
+    mixed_precision: bool = True,
 ) -> torch.Tensor:
     """Return the model's float32 logits for every image of ``data`` (N, classes)."""
     device = next(model.parameters()).device
@@ -210,8 +211,10 @@ def fit(
     progress.close()
     if verbose:
         total = sum(history.column("seconds"))
-        result = (f"test accuracy {history.final['test_accuracy']:.2%}"
-                  if test is not None else f"train loss {history.final['train_loss']:.4f}")
+        if test is not None:
+            result = f"test accuracy {history.final['test_accuracy']:.2%}"
+        else:
+            result = f"train loss {history.final['train_loss']:.4f}"
         print(f"{label}: {result} after {config.epochs} epochs, "
               f"{total:.0f} s on {device.type}")
     return history
@@ -231,5 +234,12 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}; train the model first.")
     device = next(model.parameters()).device
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # truncated, overwritten, or not a checkpoint at all
+        raise RuntimeError(
+            f"The checkpoint {path} cannot be read ({type(error).__name__}): it is "
+            "damaged or was not written by save_checkpoint. Delete it and train again."
+        ) from error
+    model.load_state_dict(state)
     return model
