@@ -5,7 +5,7 @@ MODE ?= quick
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup book store test bench students clean
+.PHONY: setup book store test bench students pdf clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,15 @@ store: setup
 
 test: setup
 	bash scripts/test.sh
+
+students: setup
+	$(BIN)/python scripts/student_copies.py
+
+pdf: setup
+	bash scripts/build_pdf.sh
+
+bench: setup
+	$(BIN)/python bench/bench_pipeline.py
 
 clean:
 	rm -rf _build .cache

@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision
 from PIL import Image
@@ -77,7 +76,7 @@ def machine() -> dict:
 
 
 class TutorialDataset(Dataset):
-    """CIFAR-10 as ``torchvision.datasets.CIFAR10`` holds it: HWC uint8, PIL per item."""
+    """CIFAR-10 as torchvision's ``CIFAR10`` holds it: HWC uint8, a PIL image each."""
 
     def __init__(self, data: ImageSet, transform) -> None:
         self.data = data.images.cpu().permute(0, 2, 3, 1).contiguous().numpy()

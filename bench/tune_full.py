@@ -125,6 +125,8 @@ def run(options) -> dict:
     result = accuracies(model, test)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     images = sum(item["images"] for item in phases.values())
+    if pretrain_accuracy is not None:
+        pretrain_accuracy = round(pretrain_accuracy, 4)
     return {"pretrain_test_accuracy": pretrain_accuracy,
             "test_accuracy": round(result["plain"], 4),
             "test_accuracy_flip_average": round(result["flip_average"], 4),

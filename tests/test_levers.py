@@ -13,21 +13,23 @@ from utils.training import TrainConfig, fit
 DEVICE = torch.device("cpu")
 
 
-@pytest.fixture
-def tiny(cifar, monkeypatch, tmp_path):
-    """Settings a hundred times smaller than quick mode, caching into tmp_path.
+@pytest.fixture(scope="module")
+def tiny(cifar, tmp_path_factory):
+    """Settings a hundred times smaller than quick mode, caching into a tmp folder.
 
     ``cifar`` is requested first so the decoded images come from the book's
-    cache; only checkpoints and results go to the temporary folder.
+    cache; only checkpoints and results go to the temporary folder, shared by
+    this module's tests so the tiny model is pretrained once.
     """
-    monkeypatch.setenv("BOOK_CACHE_DIR", str(tmp_path))
-    return dataclasses.replace(
-        settings("quick"), pretrain_per_class=20, finetune_per_class=10,
-        test_per_class=10, pretrain_epochs=1, finetune_epochs=2, width=4,
-        batch_size=16, seeds=(0,))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BOOK_CACHE_DIR", str(tmp_path_factory.mktemp("levers")))
+        yield dataclasses.replace(
+            settings("quick"), pretrain_per_class=20, finetune_per_class=10,
+            test_per_class=10, pretrain_epochs=1, finetune_epochs=2, width=4,
+            batch_size=16, seeds=(0,))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tiny_task(tiny):
     pretrained, _ = experiments.pretrained_model(tiny, DEVICE, verbose=False)
     train, test = experiments.finetune_data(tiny, DEVICE)

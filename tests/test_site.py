@@ -30,3 +30,10 @@ def test_cifar_chapter_shows_stored_results_with_their_provenance(site):
     assert "Run mode:" in page and "hardware:" in page
     assert "from scratch" in page
     assert "<img" in page  # the stored figures are rendered
+
+
+def test_every_chapter_page_has_a_colab_launch_button(site):
+    for name in toc_files():
+        if (ROOT / f"{name}.ipynb").is_file():
+            page = (site / f"{name}.html").read_text()
+            assert "colab.research.google.com/github/" in page, name

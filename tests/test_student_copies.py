@@ -156,6 +156,8 @@ def test_the_command_writes_the_copies_and_names_a_wrong_chapter(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / CHAPTERS[0].name).is_file()
     assert "1 student copies" in result.stdout
-    result = subprocess.run([sys.executable, script, "--output", str(tmp_path),
-                             "--only", "99_missing.ipynb"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, script, "--output", str(tmp_path),
+         "--only", "99_missing.ipynb"],
+        capture_output=True, text=True)
     assert result.returncode != 0 and "99_missing.ipynb" in result.stderr
