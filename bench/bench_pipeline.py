@@ -1,6 +1,6 @@
 """Measure the book's training path against the usual PyTorch one, side by side.
 
-    .venv/bin/python bench/bench_pipeline.py              # about two minutes
+    .venv/bin/python bench/bench_pipeline.py              # about three minutes
     .venv/bin/python bench/bench_pipeline.py --steps 100 --repeats 3
     .venv/bin/python bench/bench_pipeline.py --chapters   # also time each chapter
 
@@ -302,17 +302,14 @@ def describe(result: dict) -> str:
     return f"{result['images_per_second']:9.1f} images/s"
 
 
-def accuracy_after_same_epochs(train: ImageSet, test: ImageSet, options) -> dict:
-    """Train both pipelines for the same epochs on the same images; test both."""
-    classes, width, batch = len(train.classes), options.width, options.batch_size
-    epochs, rate = options.accuracy_epochs, 0.2
-    steps_per_epoch = -(-len(train) // batch)
-    total = epochs * steps_per_epoch
-    results = {}
+def usual_accuracy(train: ImageSet, test: ImageSet, options, seed: int) -> dict:
+    """Train and test the usual pipeline (2 workers, or 0 if 2 fail) for one seed."""
+    batch, epochs, rate = options.batch_size, options.accuracy_epochs, 0.2
+    total = epochs * -(-len(train) // batch)
     for workers in (TUTORIAL_WORKERS, 0):
         # The same one-cycle schedule, optimiser and seed as ours; only the
         # pipeline and the precision differ.
-        model = new_model(classes, width)
+        model = new_model(len(train.classes), options.width, seed)
         loader = tutorial_loader(train, batch, True, workers)
         try:
             started = time.perf_counter()
@@ -324,23 +321,40 @@ def accuracy_after_same_epochs(train: ImageSet, test: ImageSet, options) -> dict
             continue
         logits = usual_predict(model, test, options.eval_batch_size, workers)
         accuracy = (logits.argmax(1) == test.labels).float().mean().item()
-        results["usual"] = {"workers": workers, "test_accuracy": round(accuracy, 4),
-                            "seconds": round(seconds, 1)}
-        break
-    model = new_model(classes, width)
-    config = TrainConfig(epochs=epochs, batch_size=batch, learning_rate=rate)
+        return {"workers": workers, "test_accuracy": round(accuracy, 4),
+                "seconds": round(seconds, 1)}
+    raise RuntimeError("The usual pipeline failed with 2 and with 0 workers.")
+
+
+def our_accuracy(train: ImageSet, test: ImageSet, options, seed: int) -> dict:
+    """Train with ``fit`` and test with ``evaluate`` for one seed."""
+    model = new_model(len(train.classes), options.width, seed)
+    config = TrainConfig(epochs=options.accuracy_epochs, batch_size=options.batch_size,
+                         learning_rate=0.2, seed=seed)
     started = time.perf_counter()
     fit(model, nn.CrossEntropyLoss(), train, None, config, verbose=False)
     seconds = time.perf_counter() - started
-    results["ours"] = {"test_accuracy": round(evaluate(model, test), 4),
-                       "seconds": round(seconds, 1)}
-    for name, result in results.items():
-        print(f"  {name:5s}: test accuracy {result['test_accuracy']:.2%} after "
-              f"{epochs} epochs of {len(train)} images, {result['seconds']:.0f} s")
+    return {"test_accuracy": round(evaluate(model, test), 4),
+            "seconds": round(seconds, 1)}
+
+
+def accuracy_after_same_epochs(train: ImageSet, test: ImageSet, options) -> dict:
+    """Train both pipelines for the same epochs on the same images; test both."""
+    results = {}
+    for name, run in (("usual", usual_accuracy), ("ours", our_accuracy)):
+        runs = [run(train, test, options, seed)
+                for seed in range(options.accuracy_seeds)]
+        accuracies = [item["test_accuracy"] for item in runs]
+        results[name] = {"mean_test_accuracy": round(sum(accuracies) / len(runs), 4),
+                         "runs": runs}
+        print(f"  {name:5s}: test accuracy {results[name]['mean_test_accuracy']:.2%} "
+              f"(mean of seeds {', '.join(f'{value:.2%}' for value in accuracies)}) "
+              f"after {options.accuracy_epochs} epochs of {len(train)} images, "
+              f"{sum(item['seconds'] for item in runs):.0f} s in all")
     return results
 
 
-def chapter_times(with_site: bool) -> dict:
+def chapter_times(with_site: bool, only: list[str] | None = None) -> dict:
     """Run every chapter in quick mode on a copy of the book; return the seconds.
 
     The copy has its own empty cache, as a fresh clone has, so the times include
@@ -360,6 +374,8 @@ def chapter_times(with_site: bool) -> dict:
         command = [sys.executable, "scripts/run_book.py"]
         if not with_site:
             command.append("--no-site")
+        if only:
+            command += ["--only", *only]
         started = time.perf_counter()
         subprocess.run(command, cwd=copy, env=environment, check=True)
         total = time.perf_counter() - started
@@ -386,38 +402,8 @@ def best_usual(results: dict) -> str:
     return max(usable, key=lambda name: results[name]["images_per_second"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=15,
-                        help="timed training steps per variant (default 15)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="untimed steps before timing (default 3)")
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="runs per variant; the fastest counts (default 2)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--eval-batch-size", type=int, default=1000)
-    parser.add_argument("--tutorial-steps", type=int, default=100,
-                        help="timed steps at the tutorial's batch size of 4")
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--accuracy-epochs", type=int, default=2)
-    parser.add_argument("--accuracy-per-class", type=int, default=1000,
-                        help="training images per class for the accuracy check")
-    parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--chapters", action="store_true",
-                        help="also run every chapter in quick mode (minutes)")
-    parser.add_argument("--site", action="store_true",
-                        help="with --chapters, also build the site and time it")
-    parser.add_argument("--output", type=Path, default=RESULTS / "pipeline.json")
-    options = parser.parse_args()
-
-    load_start = os.getloadavg()
-    info = machine()
-    print(f"Machine: {info['cpu']}, {info['torch_threads']} torch threads, "
-          f"torch {info['torch']}, torchvision {info['torchvision']}, "
-          f"Python {info['python']}; load average {load_start[0]:.2f}")
-    sets = load_cifar10()
-    train = select_classes(sets["train"], PRETRAIN_CLASSES)  # 25,000 images
-    test = select_classes(sets["test"], PRETRAIN_CLASSES)  # 5,000 images
+def throughput(train: ImageSet, test: ImageSet, options) -> tuple[dict, dict, dict]:
+    """Measure and print training and evaluation speed; return them with the ratios."""
     print(f"Training throughput ({options.steps} steps of {options.batch_size} "
           f"images after {options.warmup} warm-up steps, best of {options.repeats}):")
     training = train_throughput(train, options)
@@ -440,6 +426,50 @@ def main() -> None:
           f"{ratios['eval_ours_vs_usual']}x; against the faster usual variant: "
           f"{ratios['train_ours_vs_best_usual']}x and "
           f"{ratios['eval_ours_vs_best_usual']}x")
+    return training, evaluation, ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=15,
+                        help="timed training steps per variant (default 15)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed steps before timing (default 3)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs per variant; the fastest counts (default 2)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--eval-batch-size", type=int, default=1000)
+    parser.add_argument("--tutorial-steps", type=int, default=100,
+                        help="timed steps at the tutorial's batch size of 4")
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--accuracy-epochs", type=int, default=2)
+    parser.add_argument("--accuracy-per-class", type=int, default=1000,
+                        help="training images per class for the accuracy check")
+    parser.add_argument("--accuracy-seeds", type=int, default=2,
+                        help="seeds (runs per pipeline) for the accuracy check")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true",
+                        help="only the accuracy check (and --chapters if given)")
+    parser.add_argument("--chapters", action="store_true",
+                        help="also run every chapter in quick mode (minutes)")
+    parser.add_argument("--chapter", action="append", default=None,
+                        help="with --chapters, time only this notebook (repeatable)")
+    parser.add_argument("--site", action="store_true",
+                        help="with --chapters, also build the site and time it")
+    parser.add_argument("--output", type=Path, default=RESULTS / "pipeline.json")
+    options = parser.parse_args()
+
+    load_start = os.getloadavg()
+    info = machine()
+    print(f"Machine: {info['cpu']}, {info['torch_threads']} torch threads, "
+          f"torch {info['torch']}, torchvision {info['torchvision']}, "
+          f"Python {info['python']}; load average {load_start[0]:.2f}")
+    sets = load_cifar10()
+    train = select_classes(sets["train"], PRETRAIN_CLASSES)  # 25,000 images
+    test = select_classes(sets["test"], PRETRAIN_CLASSES)  # 5,000 images
+    training = evaluation = ratios = None
+    if not options.skip_throughput:
+        training, evaluation, ratios = throughput(train, test, options)
     accuracy = None
     if not options.skip_accuracy:
         subset = stratified_subset(train, options.accuracy_per_class, seed=0)
@@ -449,15 +479,15 @@ def main() -> None:
     chapters = None
     if options.chapters:
         print("Chapters in quick mode, on a copy of the book:")
-        chapters = chapter_times(options.site)
+        chapters = chapter_times(options.site, options.chapter)
         print(json.dumps(chapters, indent=1))
     record = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": info,
         "load_average_start": [round(value, 2) for value in load_start],
         "load_average_end": [round(value, 2) for value in os.getloadavg()],
-        "settings": {key: (str(value) if isinstance(value, Path) else value)
-                     for key, value in vars(options).items()},
+        "settings": {key: value for key, value in vars(options).items()
+                     if key != "output"},
         "model": f"SmallResNet(width={options.width})",
         "data": f"{len(train)} training and {len(test)} test images, classes 0-4",
         "train_images_per_second": training,

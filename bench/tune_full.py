@@ -176,8 +176,8 @@ def main() -> None:
     with LoadSampler() as load:
         result = run(options)
     record = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "settings": {key: (str(value) if isinstance(value, Path) else value)
-                           for key, value in vars(options).items()},
+              "settings": {key: value for key, value in vars(options).items()
+                           if key != "output"},
               **result, "load_average": load.summary(), "machine": machine()}
     append_record(record, options.output)
     print(f"Recipe: {json.dumps(record['settings'])}")

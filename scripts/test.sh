@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install_system_deps.sh  # Chromium for the browser test of the site
 export BOOK_MODE=quick BOOK_PROGRESS=off MPLBACKEND=Agg
 started=$(date +%s)
-.venv/bin/python -m pytest tests book "$@"
+.venv/bin/python -m pytest tests book --durations=15 "$@"
 echo "All checks finished in $(( $(date +%s) - started )) s."

@@ -65,28 +65,27 @@ def test_a_linear_probe_leaves_the_backbone_where_it_was(tiny_task):
 
 def test_test_loss_is_recorded_for_every_epoch(tiny_task):
     run, pretrained, train, test = tiny_task
-    record = experiments.finetune_with_test_loss(CrossEntropyLoss(), pretrained, train,
-                                                 test, run, epochs=3)
+    record = experiments.finetune(CrossEntropyLoss(), pretrained, train, test, run,
+                                  epochs=3, verbose=False)
     epochs = record["history"]["epochs"]
     assert len(epochs) == 3 and all(epoch["test_nll"] > 0 for epoch in epochs)
     assert epochs[-1]["test_nll"] == pytest.approx(record["nll"], rel=1e-4)
 
 
-def test_recorder_refuses_logits_of_another_set():
-    recorder = experiments.EvaluationRecorder(torch.nn.Identity())
-    recorder.eval()
-    recorder(torch.zeros(3, 5))
-    test = experiments.ImageSet(torch.zeros(2, 3, 32, 32, dtype=torch.uint8),
-                                torch.zeros(2, dtype=torch.long), ("a", "b"))
-    with pytest.raises(RuntimeError, match="multiple"):
-        recorder.per_epoch(test)
+def test_final_only_evaluation_skips_the_per_epoch_test(tiny_task):
+    run, pretrained, train, test = tiny_task
+    record = experiments.finetune(CrossEntropyLoss(), pretrained, train, test, run,
+                                  epochs=2, verbose=False, evaluate_each_epoch=False)
+    assert all("test_accuracy" not in epoch for epoch in record["history"]["epochs"])
+    assert 0.0 <= record["accuracy"] <= 1.0
 
 
 def test_data_lever_gives_every_fraction_the_same_number_of_steps(tiny):
     records = experiments.data_lever(tiny, DEVICE, (0.2, 1.0))
     assert [(r["per_class"], r["strategy"]) for r in records] == [
         (2, "full"), (2, "scratch"), (10, "full"), (10, "scratch")]
-    steps = {r["per_class"]: r["epochs"] * -(-5 * r["per_class"] // 16) for r in records}
+    steps = {r["per_class"]: r["epochs"] * -(-5 * r["per_class"] // 16)
+             for r in records}
     assert steps[2] >= steps[10] == tiny.finetune_epochs * 4
     again = experiments.data_lever(tiny, DEVICE, (0.2, 1.0))  # now from the cache
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in records]
@@ -118,3 +117,13 @@ def test_lpft_lever_and_seed_noise(tiny):
     (0.0, 0.0, 1, True)])
 def test_within_noise(difference, spread, runs, expected):
     assert experiments.within_noise(difference, spread, runs) is expected
+
+
+def test_mean_rows_averages_only_the_matching_records():
+    metrics = {"nll": 1.0, "ece": 0.1}
+    records = [{"width": 4, "strategy": "full", "accuracy": 0.5, **metrics},
+               {"width": 4, "strategy": "full", "accuracy": 0.7, **metrics},
+               {"width": 4, "strategy": "scratch", "accuracy": 0.1, **metrics}]
+    [row] = experiments.mean_rows(records, "width", strategy="full")
+    assert row["label"] == 4 and row["runs"] == 2
+    assert row["accuracy"] == pytest.approx(0.6)

@@ -123,26 +123,37 @@ def prepare_model(strategy: str, pretrained: SmallResNet, seed: int,
     return model
 
 
+def strategy_learning_rate(strategy: str) -> float:
+    """Return the peak learning rate :func:`finetune` uses for ``strategy``."""
+    rates = {"full": FINETUNE_LEARNING_RATE, "linear": PROBE_LEARNING_RATE,
+             "scratch": PRETRAIN_LEARNING_RATE}
+    if strategy not in rates:
+        raise ValueError(f"strategy={strategy!r}; use one of {tuple(rates)}.")
+    return rates[strategy]
+
+
 def finetune(
     loss_fn: nn.Module, pretrained: SmallResNet, train: ImageSet, test: ImageSet,
     settings: Settings, strategy: str = "full", seed: int = 0,
     epochs: int | None = None, teacher: nn.Module | None = None,
-    label: str = "finetune", verbose: bool = True,
+    label: str = "finetune", verbose: bool = True, evaluate_each_epoch: bool = True,
 ) -> dict:
     """Train one model for the fine-tuning task and measure it on ``test``.
+
+    Args:
+        evaluate_each_epoch: measure test accuracy and NLL after every epoch
+            (``False`` measures only at the end: faster for many short epochs).
 
     Returns:
         A record with the history, the test metrics (accuracy, nll, ece), the
         test logits, the model and how it was made.
     """
     model = prepare_model(strategy, pretrained, seed)
-    rates = {"full": FINETUNE_LEARNING_RATE, "linear": PROBE_LEARNING_RATE,
-             "scratch": PRETRAIN_LEARNING_RATE}
     config = TrainConfig(epochs=epochs or settings.finetune_epochs,
                          batch_size=settings.batch_size,
-                         learning_rate=rates[strategy], seed=seed)
-    history = fit(model, loss_fn, train, test, config, teacher=teacher, label=label,
-                  verbose=verbose)
+                         learning_rate=strategy_learning_rate(strategy), seed=seed)
+    history = fit(model, loss_fn, train, test if evaluate_each_epoch else None, config,
+                  teacher=teacher, label=label, verbose=verbose)
     logits = predict_logits(model, test).cpu()
     return {
         "label": label, "strategy": strategy, "seed": seed, "model": model,
@@ -263,15 +274,6 @@ def compare_strategies(settings: Settings, device, verbose: bool = True) -> list
 LEVER_STRATEGIES = ("full", "scratch")
 
 
-def strategy_learning_rate(strategy: str) -> float:
-    """Return the peak learning rate :func:`finetune` uses for ``strategy``."""
-    rates = {"full": FINETUNE_LEARNING_RATE, "linear": PROBE_LEARNING_RATE,
-             "scratch": PRETRAIN_LEARNING_RATE}
-    if strategy not in rates:
-        raise ValueError(f"strategy={strategy!r}; use one of {tuple(rates)}.")
-    return rates[strategy]
-
-
 def backbone_change(model: SmallResNet, pretrained: SmallResNet) -> float:
     """Return how far the backbone's weights moved: ``|w - w0| / |w0|`` (L2, all)."""
     moved = start = 0.0
@@ -281,82 +283,6 @@ def backbone_change(model: SmallResNet, pretrained: SmallResNet) -> float:
         moved += (weight.detach().float() - origin).pow(2).sum().item()
         start += origin.pow(2).sum().item()
     return (moved / start) ** 0.5
-
-
-def finetune_final_only(
-    loss_fn: nn.Module, pretrained: SmallResNet, train: ImageSet, test: ImageSet,
-    settings: Settings, epochs: int, strategy: str = "full", seed: int = 0,
-    label: str = "finetune", verbose: bool = False,
-) -> dict:
-    """Like :func:`finetune`, but measure the test set once, after the last epoch.
-
-    Runs of hundreds of short epochs (a tiny training set) would otherwise spend
-    most of their time evaluating. Returns a record like :func:`finetune`'s.
-    """
-    model = prepare_model(strategy, pretrained, seed)
-    config = TrainConfig(epochs=epochs, batch_size=settings.batch_size,
-                         learning_rate=strategy_learning_rate(strategy), seed=seed)
-    history = fit(model, loss_fn, train, None, config, label=label, verbose=verbose)
-    logits = predict_logits(model, test).cpu()
-    return {
-        "label": label, "strategy": strategy, "seed": seed, "model": model,
-        "history": history.to_dict(), "logits": logits,
-        **summarize(logits, test.labels),
-    }
-
-
-class EvaluationRecorder(nn.Module):
-    """Wrap a model and keep the logits of every evaluation pass through it.
-
-    :func:`fit` reports test accuracy after each epoch; this keeps the logits it
-    computed on the way, so the test loss per epoch costs nothing extra.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.evaluated: list[torch.Tensor] = []
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        logits = self.model(images)
-        if not self.training:
-            self.evaluated.append(logits.detach().float().cpu())
-        return logits
-
-    def per_epoch(self, test: ImageSet) -> list[torch.Tensor]:
-        """Return the test logits of each evaluation pass, in order."""
-        logits = torch.cat(self.evaluated)
-        if len(logits) % len(test):
-            raise RuntimeError(f"Kept {len(logits)} logits, not a multiple of the "
-                               f"{len(test)} test images; evaluate only on `test`.")
-        return list(logits.split(len(test)))
-
-
-def finetune_with_test_loss(
-    loss_fn: nn.Module, pretrained: SmallResNet, train: ImageSet, test: ImageSet,
-    settings: Settings, epochs: int, seed: int = 0, label: str = "finetune",
-    verbose: bool = False,
-) -> dict:
-    """Fine-tune the whole model; add the test NLL (nats) to every epoch's record.
-
-    Returns:
-        A record like :func:`finetune`'s, whose history epochs also hold
-        ``test_nll``.
-    """
-    from utils.metrics import negative_log_likelihood
-
-    recorder = EvaluationRecorder(prepare_model("full", pretrained, seed))
-    config = TrainConfig(epochs=epochs, batch_size=settings.batch_size,
-                         learning_rate=FINETUNE_LEARNING_RATE, seed=seed)
-    history = fit(recorder, loss_fn, train, test, config, label=label, verbose=verbose)
-    for record, logits in zip(history.epochs, recorder.per_epoch(test)):
-        record["test_nll"] = negative_log_likelihood(logits, test.labels)
-    logits = predict_logits(recorder.model, test).cpu()
-    return {
-        "label": label, "strategy": "full", "seed": seed, "model": recorder.model,
-        "history": history.to_dict(), "logits": logits,
-        **summarize(logits, test.labels),
-    }
 
 
 def lp_then_finetune(
@@ -493,9 +419,10 @@ def data_lever(settings: Settings, device, fractions: tuple[float, ...],
             if per_class == settings.finetune_per_class:
                 runs = _strategy_records(settings, device, verbose)
             else:
-                runs = [finetune_final_only(
-                    CrossEntropyLoss(), pretrained, train, test, settings, epochs,
-                    strategy=strategy, seed=seed, verbose=verbose,
+                runs = [finetune(
+                    CrossEntropyLoss(), pretrained, train, test, settings,
+                    strategy=strategy, seed=seed, epochs=epochs, verbose=verbose,
+                    evaluate_each_epoch=False,
                     label=f"{per_class} per class / {strategy} / seed {seed}")
                     for seed in settings.seeds for strategy in LEVER_STRATEGIES]
             records += [{**run, "fraction": fraction, "per_class": per_class,
@@ -521,8 +448,8 @@ def epochs_lever(settings: Settings, device, multiples: tuple[int, ...],
         records = []
         for multiple in multiples:
             epochs = multiple * settings.finetune_epochs
-            record = finetune_with_test_loss(
-                CrossEntropyLoss(), pretrained, train, test, settings, epochs,
+            record = finetune(
+                CrossEntropyLoss(), pretrained, train, test, settings, epochs=epochs,
                 seed=seed, label=f"{epochs} epochs / seed {seed}", verbose=verbose)
             records.append({**record, "multiple": multiple, "epochs": epochs})
         return records
@@ -565,3 +492,18 @@ def within_noise(difference: float, seed_spread: float, runs: int = 1) -> bool:
         runs: runs (seeds) behind each of the two means.
     """
     return abs(difference) <= 2 * seed_spread * (2 / runs) ** 0.5
+
+
+def mean_rows(records: list[dict], group: str, **where) -> list[dict]:
+    """Average the records that match ``where`` over seeds, one row per ``group``.
+
+    Example: ``mean_rows(runs, "width", strategy="full")``.
+
+    Returns:
+        Rows as :func:`utils.report.mean_over_seeds` makes them.
+    """
+    from utils.report import mean_over_seeds  # report imports this module
+
+    chosen = [record for record in records
+              if all(record[key] == value for key, value in where.items())]
+    return mean_over_seeds(chosen, group)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from utils.data import ImageSet, augment_batch, normalize
 from utils.files import atomic_write
+from utils.metrics import accuracy, negative_log_likelihood
 
 
 def pick_device() -> torch.device:
@@ -105,8 +106,8 @@ def predict_logits(
 
 def evaluate(model: nn.Module, data: ImageSet, mixed_precision: bool = True) -> float:
     """Return the accuracy (a fraction in [0, 1]) of ``model`` on ``data``."""
-    logits = predict_logits(model, data, mixed_precision=mixed_precision)
-    return (logits.argmax(1).cpu() == data.labels.cpu()).float().mean().item()
+    return accuracy(predict_logits(model, data, mixed_precision=mixed_precision),
+                    data.labels)
 
 
 def _backbone_frozen(model: nn.Module) -> bool:
@@ -199,7 +200,10 @@ def fit(
             "seconds": time.perf_counter() - started,
         }
         if test is not None:
-            record["test_accuracy"] = evaluate(model, test, config.mixed_precision)
+            test_logits = predict_logits(model, test,
+                                         mixed_precision=config.mixed_precision)
+            record["test_accuracy"] = accuracy(test_logits, test.labels)
+            record["test_nll"] = negative_log_likelihood(test_logits, test.labels)
         history.epochs.append(record)
         if verbose:
             shown = ", ".join(
