@@ -110,6 +110,11 @@ def evaluate(model: nn.Module, data: ImageSet, mixed_precision: bool = True) -> 
                     data.labels)
 
 
+# The per-epoch line: record keys and the short names printed for them.
+_SHOWN = {"train_loss": "loss", "train_accuracy": "train acc",
+          "test_accuracy": "test acc", "test_nll": "test nll"}
+
+
 def _backbone_frozen(model: nn.Module) -> bool:
     backbone = getattr(model, "backbone", None)
     return backbone is not None and not any(
@@ -206,10 +211,8 @@ def fit(
             record["test_nll"] = negative_log_likelihood(test_logits, test.labels)
         history.epochs.append(record)
         if verbose:
-            shown = ", ".join(
-                f"{key} {value:.4f}" for key, value in record.items()
-                if key not in ("epoch", "seconds")
-            )
+            shown = ", ".join(f"{name} {record[key]:.4f}"
+                              for key, name in _SHOWN.items() if key in record)
             progress.write(f"{label} epoch {epoch}/{config.epochs}: {shown} "
                            f"({record['seconds']:.1f} s)", file=sys.stdout)
     progress.close()
