@@ -13,16 +13,15 @@ from utils.config import Settings
 from utils.experiments import environment
 
 
-def glue(name: str, value, display: bool = False):
-    """Register ``value`` under ``name`` for the page; return it unchanged."""
+def glue(name: str, value, display: bool = False) -> None:
+    """Register ``value`` under ``name`` for the page (shown only if ``display``)."""
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
         if display:
             print(f"{name} = {value}")
-        return value
+        return
     myst_glue(name, value, display=display)
-    return value
 
 
 def run_banner(settings: Settings) -> str:
