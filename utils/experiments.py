@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import json
 import platform
-from pathlib import Path
 from typing import Callable
 
 import torch
