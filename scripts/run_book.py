@@ -56,6 +56,16 @@ def execute(notebook_path: Path, timeout: int) -> float:
     return seconds
 
 
+def record_time(times_path: Path, name: str, seconds: float) -> None:
+    """Add one chapter's time to ``times_path``, keeping the other chapters' times."""
+    known = {}
+    if times_path.is_file():
+        known = json.loads(times_path.read_text())["chapters"]
+    record = {**environment(settings()), "chapters": {**known, name: seconds}}
+    times_path.parent.mkdir(exist_ok=True)
+    times_path.write_text(json.dumps(record, indent=1))
+
+
 def build_site(source: Path) -> None:
     """Build the HTML site from ``source`` into ``_build/html``, warnings as errors."""
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source),
@@ -83,21 +93,14 @@ def main() -> None:
         shutil.copytree(ROOT / "book", source / "book")
         for name in SITE_FILES:
             shutil.copy(ROOT / name, source / name)
-    times = {}
+    times_path = ROOT / "_build" / f"chapter-times-{mode}.json"
     for notebook in chapters(source):
         if options.only and notebook.name not in options.only:
             continue
         print(f"Running {notebook.name} in {mode} mode...", flush=True)
-        times[notebook.name] = round(execute(notebook, options.timeout), 1)
-        print(f"  done in {times[notebook.name]:.0f} s", flush=True)
-    # Keep the times of chapters that this call did not run (``--only``).
-    times_path = ROOT / "_build" / f"chapter-times-{mode}.json"
-    known = {}
-    if times_path.is_file():
-        known = json.loads(times_path.read_text())["chapters"]
-    record = {**environment(settings()), "chapters": {**known, **times}}
-    times_path.parent.mkdir(exist_ok=True)
-    times_path.write_text(json.dumps(record, indent=1))
+        seconds = round(execute(notebook, options.timeout), 1)
+        print(f"  done in {seconds:.0f} s", flush=True)
+        record_time(times_path, notebook.name, seconds)
     if not options.no_site:
         build_site(source)
         print(f"Site built: {ROOT / '_build' / 'html' / 'index.html'}")

@@ -36,3 +36,28 @@ def test_stored_outputs_come_from_a_recorded_run_without_errors(path):
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_code_cell_ran_in_the_stored_run_in_order(path):
+    # A cell added or edited after the stored run has no execution count.
+    notebook = json.loads(path.read_text())
+    counts = [cell["execution_count"] for cell in notebook["cells"]
+              if cell["cell_type"] == "code"]
+    assert counts == list(range(1, len(counts) + 1)), path.name
+
+
+def test_all_notebooks_are_stored_from_one_mode():
+    modes = {json.loads(path.read_text())["metadata"]["book_run"]["mode"]
+             for path in NOTEBOOKS}
+    assert len(modes) == 1, modes
+
+
+def test_the_introduction_states_the_sizes_that_utils_config_uses():
+    from utils.config import FULL, QUICK
+
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert f"{QUICK.pretrain_per_class:,} per pretraining class" in intro
+    assert f"{QUICK.finetune_per_class:,} per fine-tuning class" in intro
+    assert FULL.finetune_per_class * 2 == 5000 and "half of the 25,000" in intro
+    assert f"{len(FULL.seeds)} seeds".replace("3", "three") in intro

@@ -11,6 +11,7 @@ SOURCES = sorted(
     for path in (ROOT / folder).rglob("*.py")
 )
 CHAPTERS = sorted((ROOT / "book").glob("0*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 
 
 def _code_cells(path):
@@ -25,7 +26,7 @@ def test_python_lines_are_at_most_88_characters(path):
     assert not wide, f"{path.name}: lines {wide} are wider than 88 characters"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_code_lines_are_at_most_88_characters(path):
     for cell in _code_cells(path):
         for line in "".join(cell["source"]).splitlines():

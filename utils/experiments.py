@@ -32,10 +32,18 @@ STRATEGIES = ("full", "linear", "scratch")
 
 
 def hardware() -> str:
-    """Describe the machine in a few words, e.g. ``CPU x86_64, 2 threads``."""
+    """Describe the machine, e.g. ``CPU AMD EPYC (x86_64), 2 threads``."""
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    name = platform.machine()
+    try:  # Linux names the processor model here; other systems keep the architecture
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo
+                          if line.startswith("model name")), "")
+        name = f"{model} ({name})" if model else name
+    except OSError:
+        pass
+    return f"CPU {name}, {torch.get_num_threads()} threads"
 
 
 def environment(settings: Settings) -> dict:
