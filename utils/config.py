@@ -44,8 +44,8 @@ QUICK = Settings(
 # Full mode is the real experiment: all 25,000 pretraining images, half of the
 # 25,000 fine-tuning images (fine-tuning is the small-data side of transfer, and
 # chapter 5 varies this number), every test image of the ten classes, three
-# seeds. On a GPU the whole book runs in minutes; on 2 CPU cores in about an
-# hour and a half (the stored outputs record their own time).
+# seeds. Meant for a GPU; on 2 CPU cores the stored run took 103 minutes (the
+# stored outputs record their own times).
 FULL = Settings(
     mode="full",
     pretrain_per_class=5000,
