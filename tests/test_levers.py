@@ -127,3 +127,10 @@ def test_mean_rows_averages_only_the_matching_records():
     [row] = experiments.mean_rows(records, "width", strategy="full")
     assert row["label"] == 4 and row["runs"] == 2
     assert row["accuracy"] == pytest.approx(0.6)
+
+
+def test_noise_band_is_two_standard_errors_of_a_difference_of_means():
+    assert experiments.noise_band(0.01, 1) == pytest.approx(0.02 * 2 ** 0.5)
+    assert experiments.noise_band(0.01, 2) == pytest.approx(0.02)
+    assert experiments.within_noise(0.0199, 0.01, 2)
+    assert not experiments.within_noise(0.0201, 0.01, 2)

@@ -60,4 +60,5 @@ def test_the_introduction_states_the_sizes_that_utils_config_uses():
     assert f"{QUICK.pretrain_per_class:,} per pretraining class" in intro
     assert f"{QUICK.finetune_per_class:,} per fine-tuning class" in intro
     assert FULL.finetune_per_class * 2 == 5000 and "half of the 25,000" in intro
-    assert f"{len(FULL.seeds)} seeds".replace("3", "three") in intro
+    number_words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+    assert f"{number_words[len(FULL.seeds)]} seeds" in intro

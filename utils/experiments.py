@@ -490,15 +490,25 @@ def lpft_lever(settings: Settings, device, verbose: bool = False) -> list[dict]:
     return cached("lever-lpft", settings, compute)
 
 
+def noise_band(seed_spread: float, runs: int = 1) -> float:
+    """Return two standard errors of a difference of two means of ``runs`` runs.
+
+    Args:
+        seed_spread: the standard deviation of one run over seeds.
+        runs: runs (seeds) behind each of the two means.
+    """
+    return 2 * seed_spread * (2 / runs) ** 0.5
+
+
 def within_noise(difference: float, seed_spread: float, runs: int = 1) -> bool:
-    """Say whether a difference of two means is within two standard errors.
+    """Say whether a difference of two means lies within :func:`noise_band`.
 
     Args:
         difference: the difference of two means of ``runs`` runs each.
         seed_spread: the standard deviation of one run over seeds.
         runs: runs (seeds) behind each of the two means.
     """
-    return abs(difference) <= 2 * seed_spread * (2 / runs) ** 0.5
+    return abs(difference) <= noise_band(seed_spread, runs)
 
 
 def mean_rows(records: list[dict], group: str, **where) -> list[dict]:
